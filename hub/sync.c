@@ -145,6 +145,7 @@ struct run {
 	int64_t n_host_calls;    /* emit, reject, skip, checkpoint: a pull that made
 				  * none and answered HUB_MORE did nothing */
 	int is_lease_lost;       /* a page was fenced off: stop */
+	int64_t waited_ms;       /* before this run's retries, in all (run_wait_max) */
 };
 
 static void page_drop(struct page *pg)
@@ -436,8 +437,8 @@ static hub_rc run_checkpoint(struct hub_call *call, const char *cursor)
 /* ---- the run ------------------------------------------------------------ */
 
 /* A meta value of the reader: 1 found (*out hub_malloc'd), 0 none, -1
- * failed (rep->err says so). */
-static int reader_get(struct run *r, const char *key, char **out)
+ * failed (said into err when not NULL). */
+static int reader_read(struct run *r, const char *key, char **out, char *err, size_t err_size)
 {
 	const struct sync_params *p = r->p;
 	char *buf;
@@ -449,8 +450,8 @@ static int reader_get(struct run *r, const char *key, char **out)
 	if (p->reader_lock)
 		pthread_mutex_lock(p->reader_lock);
 	rc = p->reader->ops->meta_get(p->reader, key, buf, CURSOR_MAX);
-	if (rc < 0)
-		snprintf(r->rep->err, sizeof(r->rep->err), "reading the %s: %s",
+	if (rc < 0 && err)
+		snprintf(err, err_size, "reading the %s: %s",
 			 key == r->cursor_key ? "cursor" : "cursor columns", store_error(p->reader));
 	if (p->reader_lock)
 		pthread_mutex_unlock(p->reader_lock);
@@ -459,6 +460,12 @@ static int reader_get(struct run *r, const char *key, char **out)
 	else
 		hub_free(buf);
 	return rc;
+}
+
+/* reader_read(), a failure said into rep->err. */
+static int reader_get(struct run *r, const char *key, char **out)
+{
+	return reader_read(r, key, out, r->rep->err, sizeof(r->rep->err));
 }
 
 /* The saved cursor applies only to the columns it was read with (or the
@@ -547,6 +554,18 @@ static hub_rc load_cursor(struct run *r)
 	return check_columns(r);
 }
 
+/* A full run starts from cursor_start but leaves the saved cursor as it
+ * was until its first page commits (a failed --full must not send every
+ * later run back to the start): when none did, the report says the saved
+ * one, which the next run goes on from, not "none".  Unread (a store
+ * failure), the report says none; the run's outcome is not changed. */
+static void report_kept_cursor(struct run *r)
+{
+	if (!r->p->is_full || r->committed || !r->p->reader || r->is_lease_lost)
+		return;
+	reader_read(r, r->cursor_key, &r->committed, NULL, 0);
+}
+
 /* An integer key of the source's config, or dflt when unset or < min. */
 static int64_t config_int_or(const struct hub_instance *inst, const char *key, int64_t dflt,
 			     int64_t min)
@@ -557,18 +576,51 @@ static int64_t config_int_or(const struct hub_instance *inst, const char *key, i
 	return json && strcmp(json, "null") != 0 && v >= min ? v : dflt;
 }
 
-/* A failed pull: retry it (1) or end the run (0). */
-static int should_retry(struct run *r, hub_rc rc, const char *err, unsigned *attempt)
+/* The most one run waits in all before its retries, a plugin's "retry
+ * after" included (honoured up to an hour on each of max_retries retries, it
+ * held a run, its lease and a worker for hours).  As the BigQuery plugin's
+ * own bound (bq_job.c RUN_WAIT_MAX_MS): a longer wait ends the run, and the
+ * scheduler keeps it (retry_after_ms) before the next, holding nothing. */
+static int64_t run_wait_max(const struct sync_params *p)
+{
+	return p->run_wait_max_ms > 0 ? p->run_wait_max_ms : SYNC_RUN_WAIT_MAX_MS;
+}
+
+/* Why a run that gave up on a transient failure ended: said after the
+ * failure, whose own words ("the run is retried") were true of the retries
+ * it had, not of this end. */
+static void say_ended(char *tail, size_t size, unsigned attempt, int max, int64_t wait_ms,
+		      int64_t waited_ms, int64_t bound_ms, int64_t asked_ms)
+{
+	if (wait_ms < 0)
+		snprintf(tail, size, " (gave up after %u retries in a row, max_retries %d: the"
+			 " next run starts from the last committed cursor)", attempt, max);
+	else
+		snprintf(tail, size, " (a wait of %" PRId64 " s before retrying; this run has"
+			 " waited %" PRId64 " s of the %" PRId64 " s it may: it ends, and the next"
+			 " run starts from the last committed cursor%s)", (wait_ms + 999) / 1000,
+			 waited_ms / 1000, bound_ms / 1000,
+			 asked_ms > 0 ? ", once that wait is over" : "");
+}
+
+/* A failed pull: retry it (1, after its wait) or end the run (0).  A
+ * transient failure that ends it (retries run out, a wait past the run's
+ * bound) is said into tail; else tail is "". */
+static int should_retry(struct run *r, hub_rc rc, const char *err, unsigned *attempt,
+			char *tail, size_t tail_size)
 {
 	const struct sync_params *p = r->p;
 	int max = p->max_retries >= 0 ? p->max_retries
 				       : (int)config_int_or(p->inst, "max_retries", 5, 0);
-	int64_t delay, asked;
+	int64_t delay, asked, bound = run_wait_max(p);
 
-	if (rc != HUB_RETRY || (int)*attempt >= max)
+	tail[0] = '\0';
+	if (rc != HUB_RETRY || (p->stop && atomic_load(&p->stop->is_stopping)))
 		return 0;
-	if (p->stop && atomic_load(&p->stop->is_stopping))
+	if ((int)*attempt >= max) {
+		say_ended(tail, tail_size, *attempt, max, -1, 0, 0, 0);
 		return 0;
+	}
 	asked = retry_after_ms_parse(err);
 	delay = backoff_jitter_ms(
 		*attempt, p->backoff_base_ms > 0 ? p->backoff_base_ms : SYNC_BACKOFF_BASE_MS,
@@ -576,12 +628,27 @@ static int should_retry(struct run *r, hub_rc rc, const char *err, unsigned *att
 		p->random ? p->random(p->ctx) : default_random(NULL));
 	if (delay < asked)
 		delay = asked;
+	if (delay > bound - r->waited_ms) {
+		say_ended(tail, tail_size, *attempt, max, delay, r->waited_ms, bound, asked);
+		return 0;
+	}
+	r->waited_ms += delay;
 	(*attempt)++;
 	r->rep->n_retries++;
 	log_warn(r->source, "%s (retry %u of %d in %" PRId64 " ms)", err, *attempt, max, delay);
 	if (delay > 0 && sync_stop_wait_ms(p->stop, delay))
 		return 0;
 	return 1;
+}
+
+/* The run's error: the failure, cut so that the tail saying why it ended
+ * is whole. */
+static void report_err(struct sync_report *rep, const char *err, const char *tail)
+{
+	size_t n = strlen(tail);
+
+	str_copy_utf8(rep->err, sizeof(rep->err) - n, err);
+	memcpy(rep->err + strlen(rep->err), tail, n + 1);
 }
 
 static void run_init(struct run *r, const struct sync_params *p, struct sync_report *rep)
@@ -693,7 +760,7 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 	size_t budget;
 	unsigned attempt = 0;
 	int idle_mores = 0;
-	char err[1024];
+	char err[1024], tail[320];
 	int64_t t0 = time_mono_ms();
 	hub_rc rc;
 
@@ -745,11 +812,11 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 		if (rc == HUB_OK || rc == HUB_ERR_STOPPED)
 			break;
 		rep->retry_after_ms = retry_after_ms_parse(err);
-		if (!should_retry(&r, rc, err[0] ? err : "transient failure", &attempt)) {
+		if (!should_retry(&r, rc, err[0] ? err : "transient failure", &attempt, tail,
+				  sizeof(tail))) {
 			if (rc == HUB_RETRY && is_stopping(p))
 				rc = HUB_ERR_STOPPED;
-			snprintf(rep->err, sizeof(rep->err), "%s",
-				 err[0] ? err : "the plugin failed without a message");
+			report_err(rep, err[0] ? err : "the plugin failed without a message", tail);
 			break;
 		}
 	}
@@ -764,6 +831,7 @@ out:
 		snprintf(rep->err, sizeof(rep->err), "%s", r.commit_err);
 	}
 	rep->rc = rc;
+	report_kept_cursor(&r);
 	rep->cursor = r.committed;
 	rep->elapsed_ms = time_mono_ms() - t0;
 	hub_free(r.columns);

@@ -82,6 +82,10 @@ struct sync_params {
 	int max_retries;
 	/* backoff between retries; 0: SYNC_BACKOFF_BASE_MS, SYNC_BACKOFF_CAP_MS */
 	int64_t backoff_base_ms, backoff_cap_ms;
+	/* the most one run waits before retries in all, a plugin's "retry
+	 * after" included; a longer wait ends the run (retry_after_ms kept for
+	 * the next).  0: SYNC_RUN_WAIT_MAX_MS */
+	int64_t run_wait_max_ms;
 	uint64_t (*random)(void *ctx); /* NULL: an internal generator */
 	/* after every committed page (and at the end); under no lock */
 	void (*on_progress)(void *ctx, const struct sync_report *rep);
@@ -91,6 +95,7 @@ struct sync_params {
 #define SYNC_PAGE_SIZE 10000
 #define SYNC_BACKOFF_BASE_MS 500
 #define SYNC_BACKOFF_CAP_MS 30000
+#define SYNC_RUN_WAIT_MAX_MS (5 * 60 * 1000LL) /* 5 minutes, as bq_job.c RUN_WAIT_MAX_MS */
 #define SYNC_IDLE_MORE_MAX 3 /* HUB_MORE from pulls that did nothing: an error */
 
 /* Runs one sync.  Fills *rep (sync_report_free() it) and returns rep->rc. */

@@ -129,7 +129,11 @@
  *   bytes of it).  The message is for people: name the input it is about, and
  *   never put secrets in it.  A HUB_RETRY whose message starts with
  *   "retry after <N>s: " (or "<N>ms: ") is not tried again sooner than that
- *   (a server's Retry-After, passed on; at most an hour).
+ *   (a server's Retry-After, passed on; at most an hour).  A sync run waits
+ *   at most 5 minutes in all before its retries: a longer wait ends the run
+ *   (its message says so) and the scheduler's next run starts after it,
+ *   from the last committed cursor; any other code so prefixed ends the run
+ *   at once, the wait kept the same way.
  *
  * ==== REFERENCE ==========================================================
  *

@@ -294,6 +294,16 @@ static void world_close(struct world *w)
 	testhub_stop(w->th);
 }
 
+/* A world whose source has synced rows 1..n_rows. */
+static void world_synced(struct world *w, int n_rows)
+{
+	struct sync_report rep;
+
+	world_open(w, n_rows);
+	CU_ASSERT_EQUAL(sync_run(&w->p, &rep), HUB_OK);
+	sync_report_free(&rep);
+}
+
 static void committed_cursor(struct world *w, char *buf, size_t size)
 {
 	buf[0] = '\0';
@@ -402,14 +412,15 @@ static void test_retries_give_up_after_max_retries_keeping_the_cursor(void)
 	struct sync_report rep;
 	char cur[64];
 
-	world_open(&w, 25);
-	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
-	sync_report_free(&rep);
+	world_synced(&w, 25);
 	fake.n_rows = 40;
 	fake.n_flaky_pulls = 100;
 	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
 	CU_ASSERT_EQUAL(rep.n_retries, 2); /* max_retries: 2 */
-	CU_ASSERT_STRING_EQUAL(rep.err, "retry after 0ms: flaky page");
+	/* the plugin's words were true of the retries, not of the end: said */
+	CU_ASSERT_STRING_EQUAL(rep.err, "retry after 0ms: flaky page (gave up after 2 retries in"
+			       " a row, max_retries 2: the next run starts from the last"
+			       " committed cursor)");
 	CU_ASSERT_EQUAL(rep.read, 0);
 	CU_ASSERT_STRING_EQUAL(rep.cursor, "25");
 	committed_cursor(&w, cur, sizeof(cur));
@@ -468,7 +479,9 @@ static void test_a_stopped_answer_without_a_stop_is_retried(void)
 	fake.n_stopped_pulls = 100;
 	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
 	CU_ASSERT_EQUAL(rep.n_retries, 2); /* max_retries: 2 */
-	CU_ASSERT_STRING_EQUAL(rep.err, "cancelled by the client library");
+	CU_ASSERT_STRING_EQUAL(rep.err, "cancelled by the client library (gave up after 2"
+			       " retries in a row, max_retries 2: the next run starts from the"
+			       " last committed cursor)");
 	CU_ASSERT_STRING_EQUAL(rep.cursor ? rep.cursor : "(none)", "25");
 	sync_report_free(&rep);
 	world_close(&w);
@@ -548,6 +561,62 @@ static void test_a_retry_waits_at_least_what_the_plugin_asked(void)
 	world_close(&w);
 }
 
+/* A wait past the run's bound (a plugin's "retry after 600s", of the 300 s
+ * a run may wait in all) is not taken in the run: it ends at once, saying
+ * the wait and why, retry_after_ms kept for the scheduler's next run; the
+ * half page read past the committed cursor is read again by that run. */
+static void test_a_wait_past_the_runs_bound_ends_the_run(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_synced(&w, 25);
+	fake.n_rows = 40;
+	fake.n_flaky_pulls = 1;
+	fake.flaky_err = "retry after 600s: quota";
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_EQUAL(rep.n_retries, 0);
+	CU_ASSERT_EQUAL(rep.retry_after_ms, 600000);
+	CU_ASSERT_STRING_EQUAL(rep.err, "retry after 600s: quota (a wait of 600 s before"
+			       " retrying; this run has waited 0 s of the 300 s it may: it ends,"
+			       " and the next run starts from the last committed cursor, once"
+			       " that wait is over)");
+	CU_ASSERT(rep.elapsed_ms < 60000);
+	CU_ASSERT_EQUAL(rep.read, 0);
+	CU_ASSERT_STRING_EQUAL(rep.cursor ? rep.cursor : "(none)", "25");
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "25");
+	sync_report_free(&rep);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 15); /* 26..40: nothing past the cursor lost */
+	CU_ASSERT_EQUAL(rep.applied, 15);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* The bound is of the run's waits in all: waits each within it end the run
+ * once the next would pass what is left (a bound of 50 ms here: 30 ms
+ * waited, the next 30 ms would pass it). */
+static void test_the_runs_waits_are_bounded_in_all(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 25);
+	w.p.run_wait_max_ms = 50;
+	fake.n_flaky_pulls = 100;
+	fake.flaky_err = "retry after 30ms: slow down";
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_EQUAL(rep.n_retries, 1);
+	CU_ASSERT_EQUAL(fake.n_pulls, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "retry after 30ms: slow down (a wait of 1 s"
+				      " before retrying; this run has waited 0 s of the 0 s"));
+	CU_ASSERT_EQUAL(rep.read, 0);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 /* A checkpoint cursor is at most 8191 bytes (what the next run can read
  * back): one that long commits, one a byte longer fails the run and moves
  * no cursor. */
@@ -581,14 +650,59 @@ static void test_full_starts_over_and_dedupe_absorbs_it(void)
 	struct world w;
 	struct sync_report rep;
 
-	world_open(&w, 12);
-	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
-	sync_report_free(&rep);
+	world_synced(&w, 12);
 	w.p.is_full = 1;
 	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
 	CU_ASSERT_EQUAL(rep.read, 12);
 	CU_ASSERT_EQUAL(rep.applied, 0);
 	CU_ASSERT_EQUAL(rep.duplicates, 12);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* A --full run that failed before its first page committed left the saved
+ * cursor as it was: the report says that one (not "none"), and the next
+ * incremental run goes on from it, reading only what is new. */
+static void test_a_failed_full_run_keeps_and_reports_the_cursor(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_synced(&w, 25);
+	w.p.is_full = 1;
+	fake.n_flaky_pulls = 100;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_EQUAL(rep.read, 0);
+	CU_ASSERT_STRING_EQUAL(rep.cursor ? rep.cursor : "(none)", "25");
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "25");
+	sync_report_free(&rep);
+	w.p.is_full = 0;
+	fake.n_flaky_pulls = 0;
+	fake.n_rows = 31;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 6);
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "31");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* A --full run whose first page committed moved the cursor to that page:
+ * the report says the new one. */
+static void test_a_full_run_that_committed_reports_its_own_cursor(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_synced(&w, 25);
+	w.p.is_full = 1;
+	fake.is_flaky_once_a_page = 1;
+	fake.flaky_cursor = 0; /* the first page commits, the second fails for good */
+	fake.n_flaky_pulls = 0;
+	w.p.max_retries = 0;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(rep.cursor ? rep.cursor : "(none)", "10");
 	sync_report_free(&rep);
 	world_close(&w);
 }
@@ -1215,6 +1329,8 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_retries_give_up_after_max_retries_keeping_the_cursor),
 	   TEST(test_a_stopped_answer_without_a_stop_is_retried),
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
+	   TEST(test_a_failed_full_run_keeps_and_reports_the_cursor),
+	   TEST(test_a_full_run_that_committed_reports_its_own_cursor),
 	   TEST(test_a_cursor_commits_with_its_columns),
 	   TEST(test_a_cursor_of_other_columns_waits_for_full),
 	   TEST(test_a_cursor_saved_without_its_columns_goes_on),
@@ -1231,6 +1347,8 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_page_size_1_and_max_retries_0_from_the_config_hold),
 	   TEST(test_max_retries_unset_retries_5_times),
 	   TEST(test_a_retry_waits_at_least_what_the_plugin_asked),
+	   TEST(test_a_wait_past_the_runs_bound_ends_the_run),
+	   TEST(test_the_runs_waits_are_bounded_in_all),
 	   TEST(test_a_cursor_longer_than_8191_bytes_is_refused),
 	   TEST(test_the_first_five_distinct_reasons_are_kept),
 	   TEST(test_a_tail_of_rejected_rows_without_a_checkpoint_is_counted),
