@@ -12,13 +12,23 @@
  * instead: errors[] of such reasons and no schema (bq_error_of_job).
  * Never echoes a header or a token: only the envelope's own message,
  * which names tables and columns, not secrets.
+ *
+ * quotaExceeded is a longer-term quota, for which Google's "Troubleshoot
+ * quota and limit errors" says to wait 10 minutes or longer (unlike
+ * rateLimitExceeded: seconds, with backoff): HUB_ERR_BUSY, "retry after
+ * 600s: " (or the server's Retry-After when longer), so the run ends and
+ * the scheduler waits that long before the next, as bq_job.c does for a
+ * Retry-After past the run's waits.
  */
 #include "bq.h"
 
 #include "../common/text.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define QUOTA_WAIT_S 600L /* quotaExceeded: "wait 10 minutes or longer" */
 
 struct reason_rc {
 	const char *reason;
@@ -38,7 +48,7 @@ static const struct reason_rc reasons[] = {
 	{"jobInternalError", HUB_RETRY},
 	{"jobRateLimitExceeded", HUB_RETRY}, /* 400: a table's operation rate, for now */
 	{"tableUnavailable", HUB_RETRY},
-	{"quotaExceeded", HUB_RETRY},   /* later, with backoff: not a config error */
+	{"quotaExceeded", HUB_ERR_BUSY}, /* 10 minutes or more: the run ends (above) */
 	{"blocked", HUB_RETRY},         /* 403: "temporarily denylisted": not credentials */
 	{"accessDenied", HUB_ERR_AUTH},
 	{"authError", HUB_ERR_AUTH},
@@ -95,17 +105,33 @@ static const char *hint(hub_rc rc, const char *reason)
 		       "Data Viewer on the data)";
 	if (strcmp(reason, "notFound") == 0)
 		return " (check project, location and the table names in query)";
+	if (rc == HUB_ERR_BUSY)
+		return " (a longer-term quota: the run ends, and the next starts from the "
+		       "checkpoint after the wait)";
 	return "";
+}
+
+/* "retry after Ns: " of a failure to try again later, or "".  A quota's
+ * wait is QUOTA_WAIT_S at least. */
+static void retry_prefix(hub_rc rc, const char *retry_after, char *buf, size_t size)
+{
+	long asked = retry_after && *retry_after ? strtol(retry_after, NULL, 10) : 0;
+
+	buf[0] = '\0';
+	if (rc == HUB_ERR_BUSY)
+		snprintf(buf, size, "retry after %lds: ",
+			 asked > QUOTA_WAIT_S ? asked : QUOTA_WAIT_S);
+	else if (rc == HUB_RETRY && retry_after && *retry_after)
+		snprintf(buf, size, "retry after %.20ss: ", retry_after);
 }
 
 /* One line for people: "[retry after Ns: ]BigQuery REASON (WHERE): MESSAGE[ hint]". */
 static void describe(hub_rc rc, const char *reason, const char *msg, const char *where,
 		     const char *retry_after, char *err, size_t err_size)
 {
-	char prefix[64] = "", what[96];
+	char prefix[64], what[96];
 
-	if (rc == HUB_RETRY && retry_after && *retry_after)
-		snprintf(prefix, sizeof(prefix), "retry after %.20ss: ", retry_after);
+	retry_prefix(rc, retry_after, prefix, sizeof(prefix));
 	/* reason and message are UTF-8 (jansson read them): cut at a
 	 * character boundary */
 	if (*reason)

@@ -467,7 +467,15 @@ static const struct envelope_case envelopes[] = {
 	 HUB_ERR_AUTH, "BigQuery authError (HTTP 401)"},
 	{403, ENV(403, "rateLimitExceeded", "Exceeded rate limits"), "", HUB_RETRY,
 	 "BigQuery rateLimitExceeded (HTTP 403): Exceeded rate limits"},
-	{403, ENV(403, "quotaExceeded", "Quota exceeded"), "", HUB_RETRY, "BigQuery quotaExceeded"},
+	/* a longer-term quota (Google: wait 10 minutes or longer): the run ends,
+	 * the next after 600 s, or after a longer Retry-After */
+	{403, ENV(403, "quotaExceeded", "Quota exceeded"), "", HUB_ERR_BUSY,
+	 "retry after 600s: BigQuery quotaExceeded (HTTP 403): Quota exceeded (a longer-term "
+	 "quota: the run ends"},
+	{403, ENV(403, "quotaExceeded", "Quota exceeded"), "30", HUB_ERR_BUSY,
+	 "retry after 600s: BigQuery quotaExceeded"},
+	{403, ENV(403, "quotaExceeded", "Quota exceeded"), "900", HUB_ERR_BUSY,
+	 "retry after 900s: BigQuery quotaExceeded"},
 	{429, ENV(429, "rateLimitExceeded", "Too many"), "7", HUB_RETRY,
 	 "retry after 7s: BigQuery rateLimitExceeded (HTTP 429): Too many"},
 	{500, ENV(500, "backendError", "Error encountered\\nduring execution"), "", HUB_RETRY,
@@ -2907,6 +2915,36 @@ static void test_a_job_failed_in_a_200_answer_fails_with_its_error(void)
 	fake_close(&f);
 }
 
+/* A poll answered quotaExceeded is not sent again in place with a short
+ * backoff (GET_RETRIES of up to 1.6 s, then the hub's): the run ends with
+ * HUB_ERR_BUSY, "retry after 600s: " for the scheduler's next run; a job
+ * that failed on a quota in a 200 answer the same. */
+static void test_a_quota_exceeded_ends_the_run_for_600s(void)
+{
+	static const struct testlib_answer answers[] = {
+		{403, NULL, ENV(403, "quotaExceeded", "Quota exceeded: too many bytes")},
+		{200, NULL, "{\"jobComplete\": true, \"errors\": [{\"reason\": "
+			    "\"quotaExceeded\", \"message\": \"Quota exceeded\"}]}"},
+	};
+	char err[512] = "", job_url[96], got[8192];
+	struct fake_bq f;
+	json_t *root = NULL;
+
+	fake_open(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	snprintf(job_url, sizeof(job_url), "%s/q?maxResults=1", f.endpoint);
+	f.q->job_url = strdup(job_url);
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_ERR_BUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "retry after 600s: BigQuery quotaExceeded (HTTP 403): "
+				      "Quota exceeded: too many bytes"));
+	CU_ASSERT_PTR_NULL(root);
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_ERR_BUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "retry after 600s: BigQuery quotaExceeded (the job "
+				      "failed): Quota exceeded"));
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1 HTTP/1.1"), 2);
+	fake_close(&f);
+}
+
 /* The plugin through the loader: a jobs.query refused for now (503) is
  * sent again with its requestId by the run's retry; once the run has
  * ended (run_end, ABI 1.14), the next run's is a new request with a new
@@ -3144,4 +3182,5 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_1000_pages_without_rows_are_read_on),
 	   TEST(test_check_is_the_dry_run_that_learns_the_type),
 	   TEST(test_run_query_resends_cancels_and_logs_as_the_job_went),
-	   TEST(test_a_job_failed_in_a_200_answer_fails_with_its_error))
+	   TEST(test_a_job_failed_in_a_200_answer_fails_with_its_error),
+	   TEST(test_a_quota_exceeded_ends_the_run_for_600s))
