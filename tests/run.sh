@@ -64,7 +64,7 @@ UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store
 # started after the unit passes in this order, longest first, the others
 # after them by name, so that the lanes end together (a long one among the
 # short ones by name could leave one lane idle near the end).
-INTEGRATION_LONG="view_browser cli_basics bigquery pg_lost_commit snowflake_odbc api_routes snowflake_sql_api export_kills pg_lease export_postgres_setup import_crash erase_kills sync_kills sync_kills_bigquery sync_kills_sql_api export_webhook pg_multiprocess_http crash_http pg_crash_http http_run pg_multiprocess limits import_turns valgrind"
+INTEGRATION_LONG="view_browser cli_basics bigquery pg_lost_commit snowflake_odbc api_routes snowflake_sql_api export_kills pg_lease export_postgres_setup import_crash pg_import_crash erase_kills pg_erase_kills sync_kills sync_kills_bigquery sync_kills_sql_api export_webhook pg_multiprocess_http crash_http pg_crash_http http_run pg_multiprocess limits import_turns valgrind"
 # In "ci", these jobs run on the release build as well (named "release:NAME"
 # in the output): valgrind (which cannot run an AddressSanitizer build) and
 # import_limits (whose memory budget is the release hub's) only there;

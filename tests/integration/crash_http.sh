@@ -29,6 +29,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
+. tests/lib/pgstore.sh
 ROOT=$(pwd)
 B=${HUB_BUILD:-build}
 HUB=$ROOT/$B/profilehub
@@ -92,19 +93,14 @@ export PROFILEHUB_ID_KEY CRASH_SEG_KEY CRASH_SEG_WEBHOOK CRASH_MP_KEY CRASH_MP_S
 
 case $STORE in
 sqlite) ;;
-postgres)
-	mkdir "$T/pg" && chmod 755 "$T"
-	PG_URL=$(sh tests/pgtest.sh start "$T/pg") || fail "cannot start PostgreSQL"
-	export PG_URL
-	;;
+postgres) pgstore_start || fail "cannot start PostgreSQL" ;;
 *) fail "CRASH_HTTP_STORE=$STORE: sqlite or postgres" ;;
 esac
 
 # store_yaml NAME DB: the store's lines, an SQLite file DB or a schema NAME
 store_yaml() {
 	if [ "$STORE" = postgres ]; then
-		# shellcheck disable=SC2016 # ${PG_URL}: the hub expands it
-		printf 'store:\n  driver: postgres\n  url: "${PG_URL}"\n  schema: %s\n' "$1"
+		pgstore_yaml "$1"
 	else
 		printf 'store:\n  path: %s/%s\n' "$T" "$2"
 	fi

@@ -27,26 +27,53 @@
 # "done"; a Segment batch over HTTP for every erased custom_id is taken
 # (200) and stores nothing, and a canonical import of records for every
 # C, I and J counts all of them blocked.  The dump is then empty.
+# With ERASE_KILLS_STORE=postgres (pg_erase_kills.sh) the store is a schema
+# of a throwaway PostgreSQL (tests/pgtest.sh), its blocks read with psql,
+# and the identity invariants (tests/lib/pg_invariants.sh) stand for
+# SQLite's integrity_check at the end.
 #
 # Usage: HUB_BUILD=build sh tests/integration/erase_kills.sh
 # Knobs: ERASE_KILLS (10), ERASE_KILLS_SEED, ERASE_KILLS_USERS (24),
-# ERASE_KILLS_EVENTS (1000).
+# ERASE_KILLS_EVENTS (1000), ERASE_KILLS_STORE (sqlite|postgres).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/hub.sh
+. tests/lib/pg_invariants.sh
+. tests/lib/pgstore.sh
 
 KILLS=${ERASE_KILLS:-10}
 USERS=${ERASE_KILLS_USERS:-24}
 EVENTS=${ERASE_KILLS_EVENTS:-1000}
+STORE=${ERASE_KILLS_STORE:-sqlite}
 SEED=${ERASE_KILLS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 TOKEN=tok-erase-kills-$$
 WRITE_KEY=wk-erase-kills-$$
 
-hub_need curl jq sqlite3 od awk
+case $STORE in
+sqlite) hub_need curl jq sqlite3 od awk ;;
+postgres) hub_need curl jq psql od awk ;;
+*) die "ERASE_KILLS_STORE=$STORE: sqlite or postgres" ;;
+esac
 hub_need_built segment
 hub_tmpdir erase_kills
 client_pid=""
 hub_at_exit 'pid_signal KILL "$client_pid"; wait 2>/dev/null'
+if [ "$STORE" = postgres ]; then
+	hub_at_exit 'sh tests/pgtest.sh stop "$T/pg"'
+	pgstore_start || die "cannot start PostgreSQL"
+	store_yaml=$(pgstore_yaml erase)
+else
+	store_yaml=$(printf 'store:\n  path: %s/hub.db' "$T")
+fi
+# sql QUERY: its rows, fields separated by one space, from the store
+sql() {
+	if [ "$STORE" = postgres ]; then
+		psql -X -q -A -t -F ' ' -v ON_ERROR_STOP=1 "$PG_URL" -c "SET search_path = erase" \
+			-c "$1"
+	else
+		sqlite3 -separator ' ' "$T/hub.db" "$1"
+	fi
+}
 HUB_DIE_NOTE=" (seed $SEED)"
 hub_rng_seed "$SEED"
 PORT=$(hub_free_port) || die "no free port"
@@ -57,8 +84,7 @@ export PROFILEHUB_ID_KEY
 cat >"$T/hub.yaml" <<EOF
 plugin_dir: $ROOT/$B/plugins
 log_level: info
-store:
-  path: $T/hub.db
+$store_yaml
 http:
   listen: 127.0.0.1:$PORT
 api:
@@ -155,7 +181,7 @@ check_store() {
 		n=${c#C}
 		printf 'custom_id %s\ninstallation_id I%s\ninstallation_id J%s\n' "$c" "$n" "$n"
 	done | sort >"$T/blocks.want"
-	sqlite3 -separator ' ' "$T/hub.db" 'SELECT type, value FROM blocks' | sort >"$T/blocks.got" ||
+	sql 'SELECT type, value FROM blocks' | sort >"$T/blocks.got" ||
 		die "round $1: reading the blocks"
 	cmp -s "$T/blocks.want" "$T/blocks.got" ||
 		die "round $1: blocks differ from the erased users': $(diff "$T/blocks.want" \
@@ -234,8 +260,12 @@ grep -q "^records $((3 * USERS)), applied 0, duplicates 0, blocked $((3 * USERS)
 "$HUB" -c "$T/hub.yaml" dump --events all >"$T/end.jsonl" 2>"$T/dump.err" ||
 	die "dump: $(cat "$T/dump.err")"
 [ ! -s "$T/end.jsonl" ] || fail "profiles left after every erase: $(head -c 300 "$T/end.jsonl")"
-[ "$(sqlite3 "$T/hub.db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check of the store"
+if [ "$STORE" = postgres ]; then
+	pg_identity_invariants erase
+else
+	[ "$(sql 'PRAGMA integrity_check')" = ok ] || fail "integrity_check of the store"
+fi
 finish erase_kills
 echo "erase_kills: $kills SIGKILLs (seed $SEED), $in_flight with an erase in flight" \
 	"($inflight_done of them committed, the rest not at all);" \
-	"$USERS users of $((2 * EVENTS)) events erased wholly, each once answered; blocks held"
+	"$USERS users of $((2 * EVENTS)) events erased wholly ($STORE), each once answered; blocks held"
