@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int is_integer(const char *s)
 {
@@ -108,6 +109,15 @@ static int is_decimal_text(const char *s)
 	return has_digit;
 }
 
+/* An infinity's text: a sign, then "inf" or "infinity" in any case (C's
+ * "%g" of one, BigQuery's "Infinity"); not what strtod also reads as one
+ * (spaces before it, a hex number past the largest double). */
+static int is_infinity_text(const char *s)
+{
+	s += *s == '+' || *s == '-';
+	return strcasecmp(s, "inf") == 0 || strcasecmp(s, "infinity") == 0;
+}
+
 /*
  * A FLOAT64 value as BigQuery spells it: the decimal as written, and an
  * infinity as "Infinity" / "-Infinity", the spelling of BigQuery's result
@@ -125,7 +135,7 @@ static int param_float(const char *param, char *value, size_t value_size)
 		return -1;
 	if (isnan(d))
 		return 1;
-	if (!isinf(d) && !is_decimal_text(param))
+	if (!is_decimal_text(param) && !(isinf(d) && is_infinity_text(param)))
 		return -1;
 	if (isinf(d))
 		param = d < 0 ? "-Infinity" : "Infinity";

@@ -115,6 +115,13 @@ static const struct typed_case typed[] = {
 	/* what strtod takes and BigQuery does not: hex, spaces */
 	{"FLOAT64", "0x1p3", -1, NULL, NULL},
 	{"FLOAT64", " 1", -1, NULL, NULL},
+	/* ... an infinity among them: refused as any hex or spaced text */
+	{"FLOAT64", "0x1p99999", -1, NULL, NULL},
+	{"FLOAT64", "-0x1p99999", -1, NULL, NULL},
+	{"FLOAT64", " inf", -1, NULL, NULL},
+	{"FLOAT64", "\t-Infinity", -1, NULL, NULL},
+	{"FLOAT64", "+inf", 0, "FLOAT64", "Infinity"},
+	{"FLOAT64", "INFINITY", 0, "FLOAT64", "Infinity"},
 	/* NUMERIC has no infinity, no NaN, no hex */
 	{"NUMERIC", "inf", -1, NULL, NULL},
 	{"BIGNUMERIC", "nan", -1, NULL, NULL},
