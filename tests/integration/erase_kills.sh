@@ -14,11 +14,15 @@
 # one after the other in a random order, each again (a new request) until
 # answered 200, and logs "sent C" before and "acked C" after.
 #
-# Each round waits until the client logged a new answer (the erases flow),
-# then kills the hub D ms later (D in 0..60, from a generator seeded by
-# ERASE_KILLS_SEED, printed; random when unset).  With the hub down, the
-# killed store is checked: its `dump --events all` is the dump taken before
-# the first start without the acknowledged users, and without or with the
+# Each round lets the client begin at most two erases past those answered
+# (the one in flight, then the next), waits until the client logged a new
+# answer and sent its next erase, then kills the hub D ms later (D in
+# 0..60, from a generator seeded by ERASE_KILLS_SEED, printed; random when
+# unset).  However fast erases are, the users last ERASE_KILLS_USERS / 2
+# rounds (unbounded, the client erased them all before the kills were
+# done on a fast machine).  With the hub down, the killed store is
+# checked: its `dump --events all` is the dump taken before the first
+# start without the acknowledged users, and without or with the
 # one in flight (last logged "sent"), that one's profile as it was, byte for
 # byte; the blocks table holds exactly C, I and J of each erased user.  A
 # round counts as one in flight when a "sent" was not yet answered.
@@ -135,8 +139,17 @@ while [ $n -le "$USERS" ]; do
 	n=$((n + 1))
 done
 printf '%s' "$order" | sort -n | cut -d' ' -f2 >"$T/order"
+# allow N: the client may begin its erases 1..N (it waits for the next)
+allow() {
+	echo "$1" >"$T/allowed.new" && mv "$T/allowed.new" "$T/allowed" || die "writing allowed"
+}
 erase_client() {
+	k=0
 	while read -r c; do
+		k=$((k + 1))
+		until [ "$k" -le "$(cat "$T/allowed")" ]; do
+			sleep 0.02
+		done
 		echo "sent $c" >>"$T/erase.log"
 		# a refused connection (the hub is down), a reset, 429 or 503: again
 		until code=$(curl -s -o "$T/answer" -w '%{http_code}' --max-time 20 \
@@ -151,6 +164,7 @@ erase_client() {
 	echo "done" >>"$T/erase.log"
 }
 : >"$T/erase.log"
+allow 0
 acked() { grep -c '^acked' "$T/erase.log"; }
 
 # check_store ROUND: the killed store (the hub is down) against pre.jsonl
@@ -196,13 +210,21 @@ in_flight=0
 inflight_done=0 # of those, the erase committed (the rest: not at all)
 while [ $kills -lt "$KILLS" ]; do
 	seen=$(acked)
+	allow $((seen + 2))
 	i=0
 	while [ "$(acked)" -le "$seen" ]; do
 		grep -q '^done' "$T/erase.log" && die "every user was erased after $kills kills: more" \
 			"users (ERASE_KILLS_USERS) or fewer kills"
 		i=$((i + 1))
-		[ $i -le 400 ] || die "no erase answered 20 s after a start"
-		sleep 0.05
+		[ $i -le 2000 ] || die "no erase answered 20 s after a start"
+		sleep 0.01 # soon after the answer: the next erase is then likely in flight
+	done
+	# the round's second erase sent (or answered, or none left): D from then
+	i=0
+	until tail -1 "$T/erase.log" | grep -q '^sent\|^done' || [ "$(acked)" -ge $((seen + 2)) ]; do
+		i=$((i + 1))
+		[ $i -le 2000 ] || die "no next erase sent 20 s after an answer"
+		sleep 0.01
 	done
 	hub_rnd 61
 	sleep "$(printf '0.%03d' "$R")" # spreads the moment only; nothing waits on it
@@ -212,6 +234,7 @@ while [ $kills -lt "$KILLS" ]; do
 	[ -n "$inflight" ] && in_flight=$((in_flight + 1))
 	hub_start "$T/hub.yaml" "$T/hub.log"
 done
+allow "$USERS"
 i=0
 until grep -q '^done' "$T/erase.log"; do
 	i=$((i + 1))
