@@ -186,30 +186,41 @@ static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t
 	return HUB_OK;
 }
 
-/* Refused (HUB_ERR_CONFIG, err naming the table and every such column):
- * a table with NOT NULL columns the export does not write, without a
- * default (nor an identity).  Every change would fail its INSERT with
- * 23502 and, alone, be dead-lettered; refused here the export is
- * disabled before its first batch, the changes kept in the feed. */
+/* The most columns check_unwritten_columns() names (the others counted):
+ * 5 names of at most 63 bytes fit its message whole. */
+#define UNWRITTEN_NAMED_MAX 5
+#define PGX_STR_(x) #x
+#define PGX_STR(x) PGX_STR_(x) /* a macro's value as SQL text */
+
+/* Refused (HUB_ERR_CONFIG, err naming the table and such columns, the
+ * first UNWRITTEN_NAMED_MAX, the others counted): a table with NOT NULL
+ * columns the export does not write, without a default (nor an
+ * identity).  Every change would fail its INSERT with 23502 and, alone,
+ * be dead-lettered; refused here the export is disabled before its first
+ * batch, the changes kept in the feed. */
 static hub_rc check_unwritten_columns(struct pgx *p, char *err, size_t err_size)
 {
 	PGresult *res;
 	hub_rc rc = pgx_table_row(p,
 				  "SELECT count(*), string_agg('\"' || attname || '\"', ', '"
-				  " ORDER BY attnum) FROM pg_attribute"
+				  " ORDER BY attnum) FILTER (WHERE nth <= "
+				  PGX_STR(UNWRITTEN_NAMED_MAX) ") FROM (SELECT attname, attnum,"
+				  " row_number() OVER (ORDER BY attnum) AS nth FROM pg_attribute"
 				  " WHERE attrelid = to_regclass($1) AND attnum > 0"
 				  " AND NOT attisdropped AND attnotnull AND NOT atthasdef"
 				  " AND attidentity = ''"
-				  " AND attname NOT IN ('profile_id', 'doc', 'updated_seq')",
+				  " AND attname NOT IN ('profile_id', 'doc', 'updated_seq')) c",
 				  "reading the table's columns", &res, err, err_size);
-	char named[400];
+	char named[400], more[32] = "";
 	int n;
 
 	if (rc != HUB_OK)
 		return rc;
 	if ((n = atoi(PQgetvalue(res, 0, 0))) > 0) {
-		snprintf(named, sizeof(named), "column%s %s %s", n > 1 ? "s" : "",
-			 PQgetvalue(res, 0, 1), n > 1 ? "are" : "is");
+		if (n > UNWRITTEN_NAMED_MAX)
+			snprintf(more, sizeof(more), " (and %d more)", n - UNWRITTEN_NAMED_MAX);
+		snprintf(named, sizeof(named), "column%s %s%s %s", n > 1 ? "s" : "",
+			 PQgetvalue(res, 0, 1), more, n > 1 ? "are" : "is");
 		snprintf(err, err_size, PGX_UNWRITTEN_FMT ": " PGX_UNWRITTEN_FIX, p->table, named,
 			 n > 1 ? "them" : "it");
 		rc = HUB_ERR_CONFIG;

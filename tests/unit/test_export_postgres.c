@@ -1959,6 +1959,34 @@ static void test_a_not_null_column_it_does_not_write_is_refused_at_set_up(void)
 	free(c);
 }
 
+/* Many such columns, of long names beyond ASCII: the message names the
+ * first five and counts the others, whole and valid UTF-8 (the list was cut
+ * at 400 bytes, inside a name and a character, its verb lost). */
+static void test_many_unwritten_columns_are_named_whole(void)
+{
+#define E6 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	static const char e30[] = E6 E6 E6 E6 E6; /* 30 x U+00E9: 60 bytes */
+#undef E6
+	struct pw w;
+	char err[1024] = "", sql[2048], want[160];
+	size_t o = (size_t)snprintf(sql, sizeof(sql), "%s",
+				    PROFILES_SQL "ALTER TABLE profilehub_profiles");
+
+	for (int i = 0; i < 8; i++) /* 62 bytes each: 8 of them pass 400 */
+		o += (size_t)snprintf(sql + o, sizeof(sql) - o,
+				      "%s ADD COLUMN \"%d_%s\" text NOT NULL", i ? "," : "", i, e30);
+	pw_open(&w, sql, NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(px_check(&w.x, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT(str_is_utf8(err));
+	snprintf(want, sizeof(want), "columns \"0_%s\", \"1_%s\"", e30, e30);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+	snprintf(want, sizeof(want), "\"4_%s\" (and 3 more) are NOT NULL without a default", e30);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "does not write them: give each such column a default"));
+	CU_ASSERT_PTR_NULL(strstr(err, "\"5_"));
+	pw_close(&w);
+}
+
 /* A column made NOT NULL without a default while the export runs (on a
  * connection set up before): its 23502 disables the export, naming the
  * table and the column, instead of dead-lettering every change; the batch
@@ -2058,5 +2086,6 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_not_null_violation_is_configuration_off_the_written_columns),
 	   TEST(test_a_refused_login_s_text_says_what_it_is),
 	   TEST(test_a_not_null_column_it_does_not_write_is_refused_at_set_up),
+	   TEST(test_many_unwritten_columns_are_named_whole),
 	   TEST(test_a_not_null_column_made_while_it_runs_disables_it),
 	   TEST(test_a_target_that_cannot_take_the_statement_is_a_wrong_table))
